@@ -1,9 +1,12 @@
 //! # roundrobin-lb: a round-robin LoadBalancer plugin for whisk
 //!
-//! Rotates over the invokers of a pool, skipping those that are not healthy or cannot
-//! take the activation now (not enough free memory for the action, no free slot). When
-//! none can, the error says why each was skipped. Counts the activations it placed until
-//! they complete, per namespace and per invoker.
+//! Rotates over the invokers of a pool, skipping those that are not healthy or full (no
+//! free slot). Among the usable ones it prefers an invoker with enough free memory to start
+//! the action at once; when every usable invoker's memory is taken it still places the
+//! activation on the next usable one, where it queues (OpenWhisk's balancer does the same
+//! when the system is overloaded). When none is usable, the error says why each was
+//! skipped. Counts the activations it placed until they complete, per namespace and per
+//! invoker.
 //!
 //! Config (`[plugins.roundrobin-lb]`): none; an unknown key is an error.
 
@@ -52,21 +55,19 @@ pub struct RoundRobin {
     active: Mutex<HashMap<String, Placement>>,
 }
 
-/// Why an invoker cannot take `request` now, or `None` if it can.
-fn unusable_because(invoker: &InvokerState, request: &ActivationRequest) -> Option<String> {
+/// Why an invoker cannot take `request` at all, or `None` if it can.
+fn unusable_because(invoker: &InvokerState) -> Option<String> {
     if !invoker.health.is_usable() {
         return Some(format!("{} is {}", invoker.name, invoker.health));
     }
     if invoker.free_slots == 0 {
         return Some(format!("{} has no free slot", invoker.name));
     }
-    if invoker.free_memory_mb < u64::from(request.limits.memory_mb) {
-        return Some(format!(
-            "{} has {} MB free of {} MB, the action needs {} MB",
-            invoker.name, invoker.free_memory_mb, invoker.total_memory_mb, request.limits.memory_mb
-        ));
-    }
     None
+}
+
+fn has_memory_for(invoker: &InvokerState, request: &ActivationRequest) -> bool {
+    invoker.free_memory_mb >= u64::from(request.limits.memory_mb)
 }
 
 impl LoadBalancer for RoundRobin {
@@ -84,34 +85,39 @@ impl LoadBalancer for RoundRobin {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let n = invokers.len();
         let mut reasons = Vec::new();
+        let mut queue_on: Option<&InvokerState> = None;
+        let mut chosen: Option<&InvokerState> = None;
         for offset in 0..n {
             let candidate = &invokers[(start + offset) % n];
-            match unusable_because(candidate, request) {
-                None => {
-                    let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
-                    active.insert(
-                        request.activation_id.to_string(),
-                        Placement {
-                            invoker: candidate.id,
-                            namespace: request.namespace.to_string(),
-                        },
-                    );
-                    tracing::debug!(
-                        activation = %request.activation_id,
-                        invoker = %candidate.name,
-                        "placed"
-                    );
-                    return Ok(candidate.id);
-                }
+            match unusable_because(candidate) {
                 Some(reason) => reasons.push(reason),
+                None if has_memory_for(candidate, request) => {
+                    chosen = Some(candidate);
+                    break;
+                }
+                None => {
+                    queue_on.get_or_insert(candidate);
+                }
             }
         }
-        Err(PluginError::no_capacity(format!(
-            "no invoker of pool `{}` can take {} now: {}",
-            request.pool,
-            request.action,
-            reasons.join("; ")
-        )))
+        let Some(invoker) = chosen.or(queue_on) else {
+            return Err(PluginError::no_capacity(format!(
+                "no invoker of pool `{}` can take {} now: {}",
+                request.pool,
+                request.action,
+                reasons.join("; ")
+            )));
+        };
+        let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
+        active.insert(
+            request.activation_id.to_string(),
+            Placement {
+                invoker: invoker.id,
+                namespace: request.namespace.to_string(),
+            },
+        );
+        tracing::debug!(activation = %request.activation_id, invoker = %invoker.name, "placed");
+        Ok(invoker.id)
     }
 
     fn completed(&self, completion: &Completion) -> Result<(), PluginError> {
@@ -207,7 +213,7 @@ mod tests {
     }
 
     #[test]
-    fn skips_unhealthy_and_full_invokers() {
+    fn skips_unhealthy_and_full_invokers_and_prefers_free_memory() {
         let lb = RoundRobin::default();
         let invokers = [
             invoker(0, InvokerHealth::UNHEALTHY, 1024, 4),
@@ -224,20 +230,39 @@ mod tests {
     }
 
     #[test]
+    fn queues_on_a_usable_invoker_when_memory_is_taken_everywhere() {
+        let lb = RoundRobin::default();
+        let invokers = [
+            invoker(0, InvokerHealth::DOWN, 1024, 4),
+            invoker(1, InvokerHealth::UP, 0, 4),
+        ];
+        assert_eq!(
+            lb.choose_invoker(&request("a", "guest"), &invokers)
+                .unwrap(),
+            1
+        );
+    }
+
+    #[test]
     fn explains_when_no_invoker_is_usable() {
         let lb = RoundRobin::default();
         let invokers = [
             invoker(0, InvokerHealth::DOWN, 1024, 4),
-            invoker(1, InvokerHealth::UP, 128, 4),
+            invoker(1, InvokerHealth::UP, 128, 0),
         ];
         let err = lb
             .choose_invoker(&request("a", "guest"), &invokers)
             .unwrap_err();
         assert_eq!(err.kind, whisk_spi::ErrorKind::NO_CAPACITY);
         assert!(err.message.contains("invoker0 is down"), "{err}");
-        assert!(err.message.contains("invoker1 has 128 MB free"), "{err}");
+        assert!(err.message.contains("invoker1 has no free slot"), "{err}");
         let none = lb.choose_invoker(&request("b", "guest"), &[]).unwrap_err();
         assert!(none.message.contains("has no invokers"), "{none}");
+        assert_eq!(
+            lb.active().unwrap().total,
+            0,
+            "failed placements are not counted"
+        );
     }
 
     #[test]
