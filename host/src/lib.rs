@@ -14,3 +14,4 @@ pub mod config;
 pub mod logging;
 pub mod plugin;
 pub mod server;
+pub mod entity;
