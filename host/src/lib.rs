@@ -15,3 +15,4 @@ pub mod logging;
 pub mod plugin;
 pub mod server;
 pub mod entity;
+pub mod store;
