@@ -8,12 +8,11 @@
 #                           no tkinter/idle, no caches, no site-packages) and libraries
 #
 # Each image is a tar of a root filesystem, imported with the Engine API's
-# `POST /images/create?fromSrc=-&repo=whisk/action-<kind>:<tag>` (the image's command and
-# environment are set with `changes=`; the repo carries the tag, which podman 4.3 needs:
-# it ignores a separate `tag=` on import), so a
-# machine with only podman's API service (or any Docker daemon) and no registry access
-# can build them. runtimes/images/<kind>/Containerfile builds equivalent images where a
-# real `docker build` and the base images are available.
+# `POST /images/create?fromSrc=-&repo=whisk/action-<kind>:<tag>` (command and environment
+# set with `changes=`; the tag rides in `repo` because podman 4.3 ignores a separate `tag=`
+# on import), so a machine with only podman's API service (or any Docker daemon) and no
+# registry access can build them. Where a real `docker build` and the base images are
+# available, plugins/docker-factory/images/<kind>/Containerfile builds equivalent images.
 #
 # The proxy is linked statically (glibc, `+crt-static`) so it runs in any of these
 # images whatever their libc; the musl target is not installed on these machines.

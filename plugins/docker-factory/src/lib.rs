@@ -1,0 +1,1 @@
+//! docker-factory (being written).
