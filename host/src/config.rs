@@ -480,7 +480,7 @@ authentication = ["basic-auth"]
         let text = format!("{MINIMAL}\n[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n");
         let err = Config::load_with_env(&src(&text), no_env()).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.starts_with("test.toml:11:1: "), "{msg}");
+        assert!(msg.starts_with("test.toml:10:1: "), "{msg}");
         assert!(msg.contains("unknown field `lisen`"), "{msg}");
     }
 

@@ -10,9 +10,11 @@
 //! result classified → LogStore → activation record stored → LoadBalancer told of the
 //! completion → HTTP response.
 
+pub mod activator;
 pub mod config;
+pub mod entity;
+pub mod invoker;
 pub mod logging;
 pub mod plugin;
 pub mod server;
-pub mod entity;
 pub mod store;

@@ -145,7 +145,7 @@ impl PluginConfig {
     /// operator's typo is an error, not a silently ignored key.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, PluginError> {
         toml::from_str(&self.text)
-            .map_err(|e| PluginError::invalid_config(format!("{}", e.to_string().trim_end())))
+            .map_err(|e| PluginError::invalid_config(e.to_string().trim_end()))
     }
 }
 
