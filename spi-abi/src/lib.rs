@@ -30,6 +30,7 @@
 
 pub mod abi;
 pub mod codes;
+pub mod container_logs;
 mod error;
 pub mod extension;
 pub mod layout;
