@@ -10,38 +10,77 @@ use abi_stable::{
 };
 use std::fmt::{Debug, Display};
 
-/// One line per mismatch: `in PluginMod.new_load_balancer → InvokerState.free_slots:
-/// type expected u32, found u64`.
+/// One line per mismatch, e.g. `InvokerState.free_slots: type expected `u32`, found `u64`
+/// (reached through PluginMod.new_load_balancer → … → choose_invoker)`.
 pub fn summarize(errors: &AbiInstabilityErrors) -> String {
-    let lines: Vec<String> = errors.errors.iter().map(summarize_one).collect();
+    let lines: Vec<String> = errors
+        .errors
+        .iter()
+        .filter(|e| !e.errs.is_empty())
+        .map(summarize_one)
+        .collect();
     if lines.is_empty() {
         return "layouts differ (no detail from the checker)".into();
     }
     lines.join("; ")
 }
 
+/// The most places of the path shown before the mismatch.
+const PATH_SHOWN: usize = 4;
+
 fn summarize_one(error: &AbiInstabilityError) -> String {
-    let path = error
+    // (name of the field or function, name of its type)
+    let frames: Vec<(String, String)> = error
         .stack_trace
         .iter()
         .map(|frame| match &frame.found {
             TLFieldOrFunction::Field(field) => {
-                format!("{}: {}", field.name(), field.layout().name())
+                (field.name().to_string(), field.layout().name().to_string())
             }
-            TLFieldOrFunction::Function(function) => format!("fn {}", function.name),
+            TLFieldOrFunction::Function(function) => (function.name.to_string(), "fn".into()),
         })
-        .collect::<Vec<_>>();
+        .collect();
     let what = error
         .errs
         .iter()
         .map(describe)
         .collect::<Vec<_>>()
         .join(", ");
-    if path.is_empty() {
-        format!("at the root module: {what}")
-    } else {
-        format!("at {}: {what}", path.join(" → "))
+    let Some((field, _)) = frames.last() else {
+        return format!("the root module: {what}");
+    };
+    let owner = match frames.len() {
+        1 => "PluginMod".to_string(),
+        n => frames[n - 2].1.clone(),
+    };
+    let mut via: Vec<&str> = frames[..frames.len() - 1]
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .filter(|name| is_meaningful(name))
+        .collect();
+    via.dedup();
+    if via.len() > PATH_SHOWN {
+        via.drain(..via.len() - PATH_SHOWN);
+        via.insert(0, "…");
     }
+    if via.is_empty() {
+        format!("{owner}.{field}: {what}")
+    } else {
+        format!(
+            "{owner}.{field}: {what} (reached through {})",
+            via.join(" → ")
+        )
+    }
+}
+
+/// Whether a place on the checker's path means something to a reader: not a tuple index,
+/// not an internal of abi_stable's trait objects and wrappers.
+fn is_meaningful(name: &str) -> bool {
+    !(name.is_empty()
+        || name.starts_with("__")
+        || name.parse::<u64>().is_ok()
+        || (name.starts_with("field_") && name[6..].parse::<u64>().is_ok())
+        || matches!(name, "obj" | "vtable" | "data" | "len" | "vtable_"))
 }
 
 fn ef_display<T: Display>(what: &str, expected: &T, found: &T) -> String {

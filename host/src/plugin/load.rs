@@ -83,6 +83,17 @@ pub fn load(path: &Path) -> Result<LoadedPlugin, LoadError> {
             "point the config at the plugin's .so file built by cargo, not a source or text file",
         ));
     }
+    if magic == *b"\x7fELF" {
+        super::elf::check(path).map_err(|(problem, expected, found)| {
+            let e = err(Check::SharedObject, problem);
+            let e = if expected.is_empty() {
+                e
+            } else {
+                e.expected_found(expected, found)
+            };
+            e.hint("rebuild the plugin for this machine, or copy the whole file again")
+        })?;
+    }
     let raw =
         RawLibrary::load_at(path).map_err(|e| {
             let message = match e {

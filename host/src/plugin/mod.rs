@@ -6,6 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 mod calls;
+mod elf;
 mod error;
 mod load;
 mod log_sink;
