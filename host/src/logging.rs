@@ -2,6 +2,7 @@
 //! `RUST_LOG`; default `info`). Plugins' events arrive under target `whisk::plugin` with
 //! a `plugin` field.
 
+use std::io::IsTerminal;
 use tracing_subscriber::{fmt, EnvFilter};
 
 /// Installs the subscriber once; later calls do nothing (tests call it freely).
@@ -10,5 +11,7 @@ pub fn init() {
     let _ = fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: a log file stays plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }

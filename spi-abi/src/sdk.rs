@@ -478,3 +478,98 @@ macro_rules! export_plugin {
         };
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+    use std::task::{RawWaker, RawWakerVTable, Waker};
+
+    fn noop_waker() -> Waker {
+        const VTABLE: RawWakerVTable =
+            RawWakerVTable::new(|p| RawWaker::new(p, &VTABLE), |_| {}, |_| {}, |_| {});
+        // SAFETY: every function of the vtable ignores the data pointer.
+        unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) }
+    }
+
+    fn poll_once<T>(future: &mut FfiResultFuture<T>) -> Poll<RResult<T, PluginError>> {
+        let waker = noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        Pin::new(future).poll(&mut cx)
+    }
+
+    #[test]
+    fn guard_turns_a_panic_into_an_error_naming_the_entry_point() {
+        let result: RResult<u32, PluginError> = guard("choose_invoker", || panic!("boom"));
+        let err = result.into_result().unwrap_err();
+        assert_eq!(err.kind, ErrorKind::PANIC);
+        assert_eq!(err.message.as_str(), "panicked in choose_invoker: boom");
+        let ok: RResult<u32, PluginError> = guard("x", || Ok(7));
+        assert_eq!(ok.into_result().unwrap(), 7);
+    }
+
+    #[test]
+    fn a_panic_while_a_future_is_polled_becomes_an_error() {
+        let mut future = guard_future("create", async {
+            let n: u32 = format!("{}", 1).parse().unwrap();
+            if n == 1 {
+                panic!("poll boom {n}");
+            }
+            Ok(n)
+        });
+        match poll_once(&mut future) {
+            Poll::Ready(RResult::RErr(e)) => {
+                assert_eq!(e.kind, ErrorKind::PANIC);
+                assert!(
+                    e.message.contains("create") && e.message.contains("poll boom 1"),
+                    "{e}"
+                );
+            }
+            _ => panic!("the panic was not turned into an error"),
+        }
+    }
+
+    struct PanickingBalancer;
+    impl LoadBalancer for PanickingBalancer {
+        fn choose_invoker(
+            &self,
+            _: &ActivationRequest,
+            _: &[InvokerState],
+        ) -> Result<u32, PluginError> {
+            panic!("no invoker today")
+        }
+        fn completed(&self, _: &Completion) -> Result<(), PluginError> {
+            Err(PluginError::internal("not counting"))
+        }
+        fn active(&self) -> Result<ActiveActivations, PluginError> {
+            Ok(ActiveActivations::default())
+        }
+    }
+
+    #[test]
+    fn the_ffi_object_answers_a_panic_as_an_error_and_keeps_working() {
+        let lb = into_load_balancer(PanickingBalancer);
+        let request = ActivationRequest {
+            activation_id: "a".into(),
+            action: "guest/x".into(),
+            namespace: "guest".into(),
+            kind: "nodejs:20".into(),
+            limits: ActionLimits {
+                timeout_ms: 1,
+                memory_mb: 1,
+                logs_mb: 1,
+                concurrency: 1,
+            },
+            blackbox: false,
+            pool: "default".into(),
+        };
+        let err = lb
+            .choose_invoker(&request, RSlice::from_slice(&[]))
+            .into_result()
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::PANIC);
+        assert!(err.message.contains("no invoker today"), "{err}");
+        // The object is still usable after the panic.
+        assert_eq!(lb.active().into_result().unwrap().total, 0);
+    }
+}
