@@ -27,7 +27,7 @@ export function client (options = {}) {
 }
 
 /** The example actions of the repository (examples/actions). */
-const examples = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'examples', 'actions')
+const examples = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'examples', 'actions')
 export function exampleAction (file) {
   return readFileSync(join(examples, file), 'utf8')
 }
