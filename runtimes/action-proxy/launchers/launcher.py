@@ -82,7 +82,8 @@ def serve(main, out):
             result = main(message.get("value", {}))
         except Exception as err:
             traceback.print_exc()
-            result = {"error": str(err)}
+            # str(MemoryError()) is empty: name the exception when it says nothing.
+            result = {"error": str(err) or type(err).__name__}
         end_activation()
         answer(out, result)
 
