@@ -111,7 +111,9 @@ start() {
     local started
     started=$(date +%s%N)
     # setsid: the service outlives this shell and its job control; its pid is the one we kill.
-    setsid podman system service --time=0 "unix://$sock" </dev/null >>"$logfile" 2>&1 &
+    # Run from the state dir: conmon (2.1.6 with podman 4.3) drops an `oom` marker file into
+    # its working directory when a container hits its memory limit.
+    (cd "$dir" && exec setsid podman system service --time=0 "unix://$sock" </dev/null >>"$logfile" 2>&1) &
     echo $! >"$pidfile"
     for _ in $(seq 1 200); do
         if ping; then
