@@ -17,7 +17,7 @@ use bollard::{
 };
 use futures_util::StreamExt;
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     path::PathBuf,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
@@ -37,8 +37,32 @@ const PROXY_PORT: u16 = 8080;
 pub struct Factory {
     config: Config,
     engine: Engine,
-    /// Ports on 127.0.0.1 handed to live containers (host networking), by container id.
-    ports: Mutex<HashMap<String, u16>>,
+    /// Ports on 127.0.0.1 handed to containers (host networking).
+    ports: Mutex<PortBook>,
+}
+
+/// Which ports of 127.0.0.1 this factory has handed out: reserved when picked (so two
+/// concurrent creates never get the same one), then owned by a container until removed.
+#[derive(Default)]
+struct PortBook {
+    reserved: HashSet<u16>,
+    by_container: HashMap<String, u16>,
+}
+
+impl PortBook {
+    fn in_use(&self, port: u16) -> bool {
+        self.reserved.contains(&port) || self.by_container.values().any(|p| *p == port)
+    }
+    fn assign(&mut self, port: u16, container: &str) {
+        self.reserved.remove(&port);
+        self.by_container.insert(container.to_string(), port);
+    }
+    fn release(&mut self, port: u16) {
+        self.reserved.remove(&port);
+    }
+    fn release_container(&mut self, container: &str) {
+        self.by_container.remove(container);
+    }
 }
 
 impl Factory {
@@ -48,7 +72,7 @@ impl Factory {
         Ok(Factory {
             config,
             engine,
-            ports: Mutex::new(HashMap::new()),
+            ports: Mutex::new(PortBook::default()),
         })
     }
 
@@ -74,13 +98,15 @@ impl Factory {
             .call(during, self.engine.docker().list_containers(Some(options)))
             .await
             .map_err(|e| e.into_plugin_error(during))?;
-        let mut removed = 0;
-        for container in list {
-            let Some(id) = container.id else { continue };
-            self.remove(&id, during).await?;
-            removed += 1;
-        }
-        self.ports.lock().unwrap().clear();
+        // A removal takes 0.1–0.2 s on podman: a few at a time.
+        let ids: Vec<String> = list.into_iter().filter_map(|c| c.id).collect();
+        let removed = ids.len();
+        let results: Vec<Result<(), PluginError>> = futures_util::stream::iter(ids)
+            .map(|id| async move { self.remove(&id, during).await })
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        results.into_iter().collect::<Result<Vec<()>, _>>()?;
         Ok(removed)
     }
 
@@ -98,7 +124,7 @@ impl Factory {
                 self.engine.docker().remove_container(id, Some(options)),
             )
             .await;
-        self.ports.lock().unwrap().remove(id);
+        self.ports.lock().unwrap().release_container(id);
         match result {
             Ok(()) | Err(ApiError::NotFound(_)) => Ok(()),
             Err(e) => Err(e.into_plugin_error(during)),
@@ -170,11 +196,44 @@ impl Factory {
             Network::Host => Some(self.free_port().map_err(StartFailure::Other)?),
             _ => None,
         };
+        let id = match self
+            .create_container(spec, image, network, &name, port)
+            .await
+        {
+            Ok(id) => id,
+            Err(e) => {
+                if let Some(port) = port {
+                    self.ports.lock().unwrap().release(port);
+                }
+                return Err(e);
+            }
+        };
+        if let Some(port) = port {
+            self.ports.lock().unwrap().assign(port, &id);
+        }
+        let started = self.start_and_wait(spec, &id, &name, network, port).await;
+        if started.is_err() {
+            // Leave nothing behind for a container that never served.
+            let _ = self
+                .remove(&id, "remove a container that did not start")
+                .await;
+        }
+        started
+    }
+
+    async fn create_container(
+        &self,
+        spec: &ContainerSpec,
+        image: &str,
+        network: &Network,
+        name: &str,
+        port: Option<u16>,
+    ) -> Result<String, StartFailure> {
         let body = self
             .create_body(spec, image, network, port)
             .map_err(StartFailure::Other)?;
         let options = CreateContainerOptions {
-            name: Some(name.clone()),
+            name: Some(name.to_string()),
             ..Default::default()
         };
         let what = format!("create container {name}");
@@ -191,18 +250,7 @@ impl Factory {
                 }
                 e => StartFailure::Other(e.into_plugin_error(&what)),
             })?;
-        let id = created.id;
-        if let Some(port) = port {
-            self.ports.lock().unwrap().insert(id.clone(), port);
-        }
-        let started = self.start_and_wait(spec, &id, &name, network, port).await;
-        if started.is_err() {
-            // Leave nothing behind for a container that never served.
-            let _ = self
-                .remove(&id, "remove a container that did not start")
-                .await;
-        }
-        started
+        Ok(created.id)
     }
 
     fn missing_image(&self, spec: &ContainerSpec, image: &str, message: &str) -> PluginError {
@@ -288,6 +336,8 @@ impl Factory {
         })
     }
 
+    /// A port of 127.0.0.1 that nothing listens on now and that this factory has not
+    /// handed out, reserved until `assign` or `release`.
     fn free_port(&self) -> Result<u16, PluginError> {
         for _ in 0..32 {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| {
@@ -297,8 +347,9 @@ impl Factory {
                 .local_addr()
                 .map_err(|e| PluginError::internal(format!("cannot find a free port: {e}")))?
                 .port();
-            let taken = self.ports.lock().unwrap().values().any(|p| *p == port);
-            if !taken {
+            let mut book = self.ports.lock().unwrap();
+            if !book.in_use(port) {
+                book.reserved.insert(port);
                 return Ok(port);
             }
         }

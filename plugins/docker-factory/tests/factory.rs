@@ -382,6 +382,52 @@ async fn a_line_longer_than_the_engines_buffer_arrives_whole() {
 }
 
 #[tokio::test]
+async fn concurrent_creates_get_ports_of_their_own() {
+    let socket = require_engine!();
+    let host_id = support::unique_host_id("concurrent");
+    let factory = support::factory(&host_id, "");
+    let started = Instant::now();
+    let creates = (0..6).map(|i| {
+        let factory = factory.clone();
+        async move {
+            factory
+                .create(support::spec(&format!("c{i}"), "native", 64))
+                .await
+        }
+    });
+    let handles: Vec<_> = futures_join_all(creates).await;
+    eprintln!("6 concurrent creates: {} ms", started.elapsed().as_millis());
+    let mut addresses: Vec<String> = handles
+        .iter()
+        .map(|h| h.as_ref().expect("create").address.to_string())
+        .collect();
+    for address in &addresses {
+        support::init_action(address, "#!/bin/sh\necho '{\"up\": true}'\n").await;
+    }
+    addresses.sort();
+    addresses.dedup();
+    assert_eq!(addresses.len(), 6);
+    let started = Instant::now();
+    factory.cleanup().await.unwrap();
+    eprintln!("cleanup of 6: {} ms", started.elapsed().as_millis());
+    assert!(support::containers_of(&socket, &host_id).is_empty());
+}
+
+/// Polls every future to completion concurrently (tokio has no join_all of its own).
+async fn futures_join_all<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let tasks: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for task in tasks {
+        out.push(task.await.expect("task"));
+    }
+    out
+}
+
+#[tokio::test]
 async fn cleanup_removes_every_container_of_the_host() {
     let socket = require_engine!();
     let host_id = support::unique_host_id("cleanup");
