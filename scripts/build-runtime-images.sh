@@ -44,6 +44,11 @@ if [ "${NO_IMPORT:-0}" != 1 ]; then
     [ "$(curl -s --max-time 5 --unix-socket "$socket" http://d/_ping || true)" = OK ] ||
         die "no engine answers at $socket; start it with scripts/engine.sh start"
 fi
+ldconfig_bin="$(command -v ldconfig || echo /sbin/ldconfig)"
+[ -x "$ldconfig_bin" ] || die "ldconfig not found (Debian: libc-bin)"
+for tool in file ldd curl cargo; do
+    command -v "$tool" >/dev/null || die "$tool is not on PATH (Debian: apt-get install file curl; cargo from rustup)"
+done
 [ -x /bin/busybox ] || die "/bin/busybox missing: apt-get install busybox-static"
 file /bin/busybox | grep -q 'statically linked' || die "/bin/busybox is not static (install busybox-static)"
 
@@ -104,7 +109,7 @@ base_rootfs() {
 ld_cache() {
     local root=$1
     printf '/usr/local/lib\n' >"$root/etc/ld.so.conf"
-    ldconfig -r "$root" 2>/dev/null || die "ldconfig -r $root failed"
+    "$ldconfig_bin" -r "$root" 2>/dev/null || die "ldconfig -r $root failed"
 }
 
 # ------------------------------------------------------------------ the kinds

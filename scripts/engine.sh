@@ -45,13 +45,14 @@ install_packages() {
     command -v podman >/dev/null || missing+=(podman)
     command -v runc >/dev/null || missing+=(runc)
     [ -x /bin/busybox ] || missing+=(busybox-static)
+    command -v curl >/dev/null || missing+=(curl)
     [ ${#missing[@]} -eq 0 ] && return 0
-    [ "$(id -u)" = 0 ] || die "missing ${missing[*]}; install them as root (apt-get install podman runc busybox-static)"
+    [ "$(id -u)" = 0 ] || die "missing ${missing[*]}; install them as root (apt-get install ${missing[*]})"
     say "installing ${missing[*]} (apt)"
     local started=$SECONDS
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >&2
-    apt-get install -y -qq --no-install-recommends podman runc busybox-static >&2
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
     say "installed in $((SECONDS - started)) s"
 }
 
