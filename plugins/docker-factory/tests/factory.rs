@@ -247,6 +247,27 @@ async fn an_action_past_its_memory_limit_is_reported_oom_killed() {
 }
 
 #[tokio::test]
+async fn a_spec_network_overrides_the_configured_one() {
+    let socket = require_engine!();
+    let host_id = support::unique_host_id("none");
+    let factory = support::factory(&host_id, "");
+    let mut spec = support::spec("isolated", "native", 64);
+    spec.network = "none".into();
+    let handle = factory.create(spec).await.unwrap();
+    // Nothing can reach a proxy without a network: no address, no readiness wait.
+    assert_eq!(handle.address.as_str(), "");
+    let (_, info) = support::inspect_json(&socket, &handle.id);
+    assert_eq!(info["HostConfig"]["NetworkMode"], "none");
+    let env: Vec<String> = serde_json::from_value(info["Config"]["Env"].clone()).unwrap();
+    assert!(env.contains(&"__OW_PROXY_PORT=8080".to_string()), "{env:?}");
+    assert_eq!(
+        factory.inspect(handle.clone()).await.unwrap().status,
+        ContainerStatus::RUNNING
+    );
+    factory.cleanup().await.unwrap();
+}
+
+#[tokio::test]
 async fn destroy_removes_the_container() {
     let socket = require_engine!();
     let host_id = support::unique_host_id("destroy");
