@@ -39,6 +39,8 @@ const ROUND: usize = 100;
 
 fn main() {
     let args = Args::parse();
+    // Before anything starts, so the load average is the machine's, not ours.
+    let header = machine_header(args.iterations);
     let bin_dir = server::bin_dir();
     if let Err(e) = server::check_prerequisites(&bin_dir, "cargo build --release --workspace") {
         eprintln!("{e}");
@@ -80,9 +82,12 @@ fn main() {
     let report = report(args.iterations, &host_stats, &direct_stats);
     println!("{report}");
     if let Some(path) = args.write {
-        fs::write(&path, format!("{}{report}", machine_header()))
-            .unwrap_or_else(|e| panic!("cannot write {path}: {e}"));
-        println!("written to {path}");
+        // cargo runs a bench in its package's directory; a relative path means the
+        // workspace root, where BENCHMARKS.md lives.
+        let path = server::workspace_root().join(path);
+        fs::write(&path, format!("{header}{report}"))
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        println!("written to {}", path.display());
     }
     drop(proxy);
     drop(whisk);
@@ -94,7 +99,8 @@ struct Args {
 }
 
 impl Args {
-    /// `--iterations N`, `--write FILE`; cargo's own `--bench` flag is ignored.
+    /// `--iterations N`, `--write FILE` (relative to the workspace root); cargo's own
+    /// `--bench` flag is ignored.
     fn parse() -> Self {
         let mut args = Args {
             iterations: 1000,
@@ -406,11 +412,22 @@ fn report(iterations: usize, host: &Stats, direct: &Stats) -> String {
         ratio(host.p99, direct.p99),
         ms(host.p50.saturating_sub(direct.p50)),
     );
+    let _ = writeln!(
+        out,
+        "\nThe direct side is the floor: HTTP to the proxy, the launcher's round trip over \
+         pipes, the result back. The host side adds what DESIGN.md's data flow of a blocking \
+         invoke lists: the authenticator chain, the action from the store, the load \
+         balancer's choice, the invoker's warm container, the same `/run`, the logs collected \
+         up to the sentinels and handed to the LogStore, the activation record stored, the \
+         completion, the HTTP response. Both series run on the same machine at the same time \
+         as each other, so background load shows in both; compare the ratio, not the \
+         absolute numbers, across machines."
+    );
     out
 }
 
 /// The machine, for the file: cores, CPU model, kernel, date.
-fn machine_header() -> String {
+fn machine_header(iterations: usize) -> String {
     let run = |cmd: &str, args: &[&str]| {
         Command::new(cmd)
             .args(args)
@@ -430,17 +447,22 @@ fn machine_header() -> String {
         .unwrap_or_else(|| "?".into());
     format!(
         "# Benchmarks\n\n\
-         Produced by `cargo bench -p whisk-host --bench invoke -- --write BENCHMARKS.md` \
+         Produced by `cargo build --release --workspace && cargo bench -p whisk-host --bench \
+         invoke -- --iterations {iterations} --write BENCHMARKS.md` \
          (source: `host/benches/invoke.rs`; release build of whisk, its plugins and \
          action-proxy).\n\n\
          ## Warm blocking invoke: whisk vs. the bare action runtime\n\n\
          - Machine: {} cores (`nproc`), {cpu}\n\
          - Kernel: {}\n\
          - Node.js: {}\n\
+         - Load average before the run (1/5/15 min): {}\n\
          - Date: {}\n\n",
         run("nproc", &[]),
         run("uname", &["-sr"]),
         run("node", &["--version"]),
+        fs::read_to_string("/proc/loadavg")
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_else(|_| "?".into()),
         run("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
     )
 }
