@@ -39,3 +39,17 @@ test('errors are {error, code} JSON', TIMEOUT, async () => {
   assert.ok(body.error.length > 0)
   assert.ok(['string', 'number'].includes(typeof body.code), `code in ${JSON.stringify(body)}`)
 })
+
+test('a non-blocking invoke answers 202 with the activation id', TIMEOUT, async () => {
+  const headers = { authorization: basic(apiKey), 'content-type': 'application/json' }
+  const action = `${apihost}/api/v1/namespaces/_/actions/${uniqueName('accepted')}`
+  const put = await fetch(action, {
+    method: 'PUT', headers, body: JSON.stringify({ exec: { kind: 'nodejs:20', code: 'function main() { return {} }' } })
+  })
+  assert.equal(put.status, 200)
+  const res = await fetch(action, { method: 'POST', headers, body: '{}' })
+  assert.equal(res.status, 202)
+  const body = await res.json()
+  assert.match(body.activationId, /^[0-9a-f]{32}$/)
+  assert.deepEqual(Object.keys(body), ['activationId'])
+})
