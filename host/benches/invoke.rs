@@ -98,29 +98,37 @@ struct Args {
     write: Option<String>,
 }
 
+/// Iterations when run by `cargo test --benches` (no `--bench` flag): a smoke test that
+/// both paths work, not a measurement.
+const SMOKE_ITERATIONS: usize = 10;
+
 impl Args {
-    /// `--iterations N`, `--write FILE` (relative to the workspace root); cargo's own
-    /// `--bench` flag is ignored.
+    /// `--iterations N`, `--write FILE` (relative to the workspace root). `cargo bench`
+    /// passes `--bench`; without it (`cargo test --benches`) this is a smoke run.
     fn parse() -> Self {
-        let mut args = Args {
-            iterations: 1000,
-            write: None,
-        };
+        let mut iterations = None;
+        let mut write = None;
+        let mut bench = false;
         let mut it = std::env::args().skip(1);
         while let Some(arg) = it.next() {
             match arg.as_str() {
+                "--bench" => bench = true,
                 "--iterations" => {
-                    args.iterations = it
+                    iterations = it
                         .next()
                         .and_then(|n| n.parse().ok())
                         .filter(|&n| n > 0)
-                        .expect("--iterations takes a positive number")
+                        .or_else(|| panic!("--iterations takes a positive number"))
                 }
-                "--write" => args.write = Some(it.next().expect("--write takes a file")),
+                "--write" => write = Some(it.next().expect("--write takes a file")),
                 _ => {}
             }
         }
-        args
+        let default = if bench { 1000 } else { SMOKE_ITERATIONS };
+        Args {
+            iterations: iterations.unwrap_or(default),
+            write,
+        }
     }
 }
 
