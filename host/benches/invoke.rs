@@ -49,7 +49,7 @@ fn main() {
 
     let whisk = WhiskServer::start_with(ServerOptions {
         bin_dir: bin_dir.clone(),
-        env: vec![("RUST_LOG".into(), "warn".into())],
+        env: vec![("WHISK_LOG".into(), "warn".into())],
         ..ServerOptions::default()
     })
     .unwrap_or_else(|e| panic!("{e}"));

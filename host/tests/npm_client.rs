@@ -1,6 +1,9 @@
 //! The end-to-end suite: the official OpenWhisk JS client (npm `openwhisk`) against a real
-//! `whisk serve` with the process factory, round-robin load balancer, file logging and basic
-//! auth plugins.
+//! `whisk serve` with the round-robin load balancer, file logging and basic auth plugins,
+//! once with the process factory and once with the docker factory on the engine at
+//! `DOCKER_HOST` (podman's Docker API, started by `scripts/engine.sh`; the runtime images
+//! from `scripts/build-runtime-images.sh`). The docker run also checks that every action
+//! ran in a container.
 //!
 //! The JavaScript tests live in `host/tests/e2e` and run with node's built-in runner. This
 //! test builds nothing: it checks what it needs and says how to get it, starts the server,
@@ -16,7 +19,7 @@
 #[path = "support/server.rs"]
 mod server;
 
-use server::{WhiskServer, GUEST_KEY};
+use server::{Factory, ServerOptions, WhiskServer, GUEST_KEY};
 use std::{
     path::Path,
     process::{Command, Stdio},
@@ -29,6 +32,74 @@ const SUITE_TIMEOUT: Duration = Duration::from_secs(600);
 
 #[test]
 fn openwhisk_npm_client_suite() {
+    let server = suite(Factory::Process);
+    drop(server);
+}
+
+#[test]
+fn openwhisk_npm_client_suite_on_docker() {
+    let Some(factory) = Factory::docker_from_env() else {
+        assert_eq!(
+            std::env::var("WHISK_SKIP_ENGINE_TESTS").as_deref(),
+            Ok("1"),
+            "DOCKER_HOST is not set: start the engine with `eval \"$(scripts/engine.sh start)\"` and \
+             build the images with scripts/build-runtime-images.sh (or set WHISK_SKIP_ENGINE_TESTS=1)"
+        );
+        return;
+    };
+    let Factory::Docker { socket, host_id } = factory.clone() else {
+        unreachable!()
+    };
+    let server = suite(factory);
+    // Every action of the suite ran in a container of this host: the engine has them, and
+    // no action-proxy process was started by the host itself.
+    let containers = containers_of(&socket, &host_id);
+    assert!(
+        containers.len() >= 3,
+        "the suite's actions ran in containers: {containers:?}"
+    );
+    let own_proxies = Command::new("pgrep")
+        .args([
+            "-P",
+            &server.pid().expect("running").to_string(),
+            "-x",
+            "action-proxy",
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    assert!(
+        own_proxies.is_empty(),
+        "the host started local proxies: {own_proxies}"
+    );
+    drop(server);
+    assert!(
+        containers_of(&socket, &host_id).is_empty(),
+        "the host removed its containers at shutdown"
+    );
+}
+
+/// Names of the containers labelled `whisk.host=<host_id>`, through the Engine API.
+fn containers_of(socket: &Path, host_id: &str) -> Vec<String> {
+    use std::io::{Read, Write};
+    let filter = format!("%7B%22label%22%3A%5B%22whisk.host%3D{host_id}%22%5D%7D");
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("the engine answers");
+    write!(
+        stream,
+        "GET /containers/json?all=true&filters={filter} HTTP/1.0\r\nHost: d\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("[]");
+    let list: Vec<serde_json::Value> = serde_json::from_str(body).unwrap_or_default();
+    list.iter()
+        .filter_map(|c| c["Names"][0].as_str().map(String::from))
+        .collect()
+}
+
+/// Runs the node suite against a server with `factory`; answers the server, still running.
+fn suite(factory: Factory) -> WhiskServer {
     let e2e = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e");
     if let Err(missing) = server::check_prerequisites(&server::bin_dir(), "cargo build --workspace")
     {
@@ -45,7 +116,11 @@ fn openwhisk_npm_client_suite() {
         .is_ok_and(|s| s.success());
     assert!(node_ok, "`node` (20 or newer) is not on PATH");
 
-    let server = WhiskServer::start();
+    let server = WhiskServer::start_with(ServerOptions {
+        factory,
+        ..ServerOptions::default()
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
     eprintln!(
         "whisk serve on {} (log: {})",
         server.api_host(),
@@ -96,4 +171,5 @@ fn openwhisk_npm_client_suite() {
         None => panic!("the e2e suite did not finish within {SUITE_TIMEOUT:?}"),
         Some(status) => assert!(status.success(), "the e2e suite failed: node {status}"),
     }
+    server
 }

@@ -84,6 +84,54 @@ pub fn check_prerequisites(bin_dir: &Path, build_command: &str) -> Result<(), St
     }
 }
 
+/// Which ContainerFactory plugin the server runs actions with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Factory {
+    /// process-factory: action-proxy as local processes.
+    Process,
+    /// docker-factory on the engine at `socket` (podman's Docker API here), with the
+    /// runtime images of scripts/build-runtime-images.sh; its containers carry the label
+    /// `whisk.host=<host_id>`.
+    Docker { socket: PathBuf, host_id: String },
+}
+
+impl Factory {
+    /// docker-factory on the engine at `DOCKER_HOST`, with a host id of this process;
+    /// `None` when DOCKER_HOST is not set.
+    pub fn docker_from_env() -> Option<Self> {
+        let host = std::env::var("DOCKER_HOST").ok()?;
+        Some(Factory::Docker {
+            socket: PathBuf::from(host.trim_start_matches("unix://")),
+            host_id: format!("whisk-e2e-{}", std::process::id()),
+        })
+    }
+
+    fn table(&self, bin_dir: &Path) -> String {
+        let toml_str = |p: &Path| format!("{:?}", p.display().to_string());
+        match self {
+            Factory::Process => format!(
+                "container_factory = \"process-factory\"\n\n[plugins.process-factory]\naction_proxy = {}\n",
+                toml_str(&bin_dir.join("action-proxy"))
+            ),
+            Factory::Docker { socket, host_id } => format!(
+                r#"container_factory = "docker-factory"
+
+[plugins.docker-factory]
+socket = {socket}
+network = "host"
+host_id = "{host_id}"
+
+[plugins.docker-factory.runtimes]
+"nodejs:20" = "whisk/action-nodejs:1"
+"python:3" = "whisk/action-python:1"
+native = "whisk/action-native:1"
+"#,
+                socket = toml_str(socket),
+            ),
+        }
+    }
+}
+
 /// How to start a server.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
@@ -91,8 +139,10 @@ pub struct ServerOptions {
     pub bin_dir: PathBuf,
     /// `[invoker] memory_mb`.
     pub invoker_memory_mb: u64,
-    /// Extra environment for the server (e.g. `RUST_LOG`).
+    /// Extra environment for the server (e.g. `WHISK_LOG`).
     pub env: Vec<(String, String)>,
+    /// The ContainerFactory plugin.
+    pub factory: Factory,
 }
 
 impl Default for ServerOptions {
@@ -100,7 +150,8 @@ impl Default for ServerOptions {
         Self {
             bin_dir: bin_dir(),
             invoker_memory_mb: 2048,
-            env: vec![("RUST_LOG".into(), "info".into())],
+            env: vec![("WHISK_LOG".into(), "info".into())],
+            factory: Factory::Process,
         }
     }
 }
@@ -170,6 +221,11 @@ impl WhiskServer {
         };
         server.wait_ready()?;
         Ok(server)
+    }
+
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// `http://127.0.0.1:PORT`, as `__OW_API_HOST` wants it.
@@ -252,6 +308,7 @@ impl Drop for WhiskServer {
 fn config_toml(options: &ServerOptions, addr: SocketAddr, dir: &Path) -> String {
     let toml_str = |p: &Path| format!("{:?}", p.display().to_string());
     let bin_dir = &options.bin_dir;
+    // The factory's line of [spi] and its table come last: [spi] is the table open there.
     format!(
         r#"[server]
 listen = "{addr}"
@@ -260,32 +317,28 @@ data_dir = {data}
 [loader]
 dirs = [{bin}]
 
-[spi]
-load_balancer = "roundrobin-lb"
-container_factory = "process-factory"
-log_store = "file-logging"
-authentication = ["basic-auth"]
-
 [invoker]
 count = 1
 memory_mb = {memory}
 idle_timeout_s = 600
-
-[plugins.process-factory]
-action_proxy = {proxy}
 
 [plugins.file-logging]
 directory = {logs}
 
 [plugins.basic-auth]
 credentials_file = {credentials}
-"#,
+
+[spi]
+load_balancer = "roundrobin-lb"
+log_store = "file-logging"
+authentication = ["basic-auth"]
+{factory}"#,
         data = toml_str(&dir.join("data")),
         bin = toml_str(bin_dir),
         memory = options.invoker_memory_mb,
-        proxy = toml_str(&bin_dir.join("action-proxy")),
         logs = toml_str(&dir.join("logs")),
         credentials = toml_str(&workspace_root().join("config/guest-auth.toml")),
+        factory = options.factory.table(bin_dir),
     )
 }
 
