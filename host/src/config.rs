@@ -94,6 +94,10 @@ pub struct InvokerConfig {
     pub memory_mb: u64,
     /// Idle warm containers are removed after this many seconds.
     pub idle_timeout_s: u64,
+    /// A warm container idle this many milliseconds is suspended, if its factory can
+    /// (process-factory: SIGSTOP; docker-factory: pause, with its `pause_idle`), and resumed
+    /// when it is used again; 0 never suspends.
+    pub pause_grace_ms: u64,
 }
 
 impl Default for InvokerConfig {
@@ -102,6 +106,7 @@ impl Default for InvokerConfig {
             count: 1,
             memory_mb: 1024,
             idle_timeout_s: 600,
+            pause_grace_ms: 50,
         }
     }
 }

@@ -516,3 +516,43 @@ async fn bad_requests_get_4xx_with_openwhisks_error_body() {
     }
     state.factory.cleanup().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_containers_are_suspended_and_resumed_on_use() {
+    let dir = temp_dir("pause");
+    // The default pause grace: 50 ms.
+    let state = state(config(&dir, 1024, 600, "")).await;
+    let action = node_action(&state, "echo", ECHO, ActionLimits::default());
+    let first = invoke(&state, &action, json!({"n": 1})).await;
+    let container = state.activator.invokers()[0].containers()[0].handle.clone();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let status = state
+            .factory
+            .inspect(container.clone())
+            .await
+            .unwrap()
+            .status;
+        if status == whisk_spi::ContainerStatus::PAUSED {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the idle container was not suspended: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let second = invoke(&state, &action, json!({"n": 2})).await;
+    assert_eq!(second.response.status, "success", "{second:?}");
+    assert_eq!(
+        first.response.result.as_ref().unwrap()["pid"],
+        second.response.result.as_ref().unwrap()["pid"],
+        "the suspended container was resumed and reused"
+    );
+    assert!(
+        second.logs[0].ends_with("stdout: hello 2"),
+        "{:?}",
+        second.logs
+    );
+    state.factory.cleanup().await.unwrap();
+}

@@ -21,7 +21,7 @@ use crate::plugin::{ContainerFactory, LogStore};
 use pool::PoolState;
 use std::{
     sync::{
-        atomic::{AtomicU32, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
         Arc, Mutex,
     },
     time::Duration,
@@ -39,6 +39,8 @@ pub struct InvokerSettings {
     pub max_pending: u32,
     /// `__OW_API_HOST` for actions.
     pub api_host: String,
+    /// A container idle this long is suspended (if its factory can); `None`: never.
+    pub pause_grace: Option<Duration>,
 }
 
 pub struct Invoker {
@@ -53,6 +55,8 @@ pub struct Invoker {
     pending: AtomicU32,
     health: AtomicU32,
     containers_created: AtomicU64,
+    /// Cleared when the factory answers that it cannot suspend.
+    can_suspend: AtomicBool,
 }
 
 impl Invoker {
@@ -72,6 +76,7 @@ impl Invoker {
             pending: AtomicU32::new(0),
             health: AtomicU32::new(InvokerHealth::UP.0),
             containers_created: AtomicU64::new(0),
+            can_suspend: AtomicBool::new(true),
         })
     }
 
@@ -136,6 +141,55 @@ impl Invoker {
                 tracing::warn!("{e}");
             }
         });
+    }
+
+    /// Suspends `container` once it has stayed idle for the pause grace, if the factory
+    /// can suspend at all.
+    fn pause_when_idle(self: &Arc<Self>, container: &Arc<Container>) {
+        let Some(grace) = self.settings.pause_grace else {
+            return;
+        };
+        if !self.can_suspend.load(Ordering::Relaxed) {
+            return;
+        }
+        let (this, container) = (self.clone(), container.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            let mut paused = container.pausing.lock().await;
+            let idle = {
+                let usage = container.usage();
+                usage.active == 0 && !usage.removed && usage.last_used.elapsed() >= grace
+            };
+            if paused.0 || !idle {
+                return;
+            }
+            match this.factory.suspend(container.handle.clone()).await {
+                Ok(()) => paused.0 = true,
+                Err(e) if e.kind() == ErrorKind::UNSUPPORTED => {
+                    tracing::debug!(invoker = %this.name, "the factory does not suspend containers: {e}");
+                    this.can_suspend.store(false, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    this.note_factory_error(e.kind());
+                    tracing::warn!("{e}");
+                }
+            }
+        });
+    }
+
+    /// Resumes `container` if it was suspended; an error means it cannot be used.
+    async fn ready(&self, container: &Container) -> Result<(), crate::plugin::PluginCallError> {
+        let mut paused = container.pausing.lock().await;
+        if paused.0 {
+            self.factory
+                .resume(container.handle.clone())
+                .await
+                .inspect_err(|e| {
+                    self.note_factory_error(e.kind());
+                })?;
+            paused.0 = false;
+        }
+        Ok(())
     }
 
     /// Background duties: remove idle containers, probe the factory while unhealthy.

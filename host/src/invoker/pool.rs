@@ -17,7 +17,13 @@ pub struct Container {
     pub concurrency: u32,
     pub client: ProxyClient,
     pub(super) usage: Mutex<Usage>,
+    /// Serializes suspend and resume of this container.
+    pub(super) pausing: tokio::sync::Mutex<Paused>,
 }
+
+/// Whether the factory has the container suspended.
+#[derive(Default)]
+pub(super) struct Paused(pub bool);
 
 pub(super) struct Usage {
     pub active: u32,
@@ -47,6 +53,7 @@ impl Container {
                 log_cursor: 0,
                 removed: false,
             }),
+            pausing: tokio::sync::Mutex::new(Paused(false)),
         }
     }
 
@@ -72,7 +79,7 @@ impl Container {
         usage.last_used = Instant::now();
     }
 
-    fn is_idle(&self) -> bool {
+    pub(super) fn is_idle(&self) -> bool {
         self.usage().active == 0
     }
 }

@@ -234,6 +234,7 @@ impl Invoker {
         if keep {
             container.release();
             self.capacity_freed.notify_waiters();
+            self.pause_when_idle(&container);
         } else {
             self.discard(&container);
         }
@@ -276,7 +277,14 @@ impl Invoker {
                 .lock_pool()
                 .grant(&action.key, need, self.settings.memory_mb);
             match grant {
-                Grant::Warm(container) => return Ok((container, None)),
+                Grant::Warm(container) => {
+                    if let Err(e) = self.ready(&container).await {
+                        tracing::warn!(invoker = %self.name, "{e}");
+                        self.discard(&container);
+                        continue;
+                    }
+                    return Ok((container, None));
+                }
                 Grant::Cold { evicted } => {
                     for c in evicted {
                         self.destroy_later(c.handle.clone());

@@ -60,6 +60,8 @@ impl AppState {
                         idle_timeout: Duration::from_secs(config.invoker.idle_timeout_s),
                         max_pending: 1024,
                         api_host: api_host.clone(),
+                        pause_grace: (config.invoker.pause_grace_ms > 0)
+                            .then(|| Duration::from_millis(config.invoker.pause_grace_ms)),
                     },
                     factory.clone(),
                     log_store.clone(),
