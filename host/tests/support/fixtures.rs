@@ -6,7 +6,7 @@
 //! the harness writes a small Cargo workspace under `<target>/fixtures/workspaces/<variant>/`:
 //!
 //! - `whisk-spi-<variant>/`: a copy of `spi-abi/` whose manifest is made standalone (workspace
-//!   inheritance inlined, as `cargo package` does for crates.io) with the variant's version,
+//!   inheritance inlined, as `cargo package` does for a published crate) with the variant's version,
 //!   and whose sources get the variant's patches;
 //! - one folder per fixture crate holding only a manifest, derived from the crate's own in
 //!   `host/tests/fixtures/`: renamed for the variant (`lb` → `lb-spi-2-0-0`), depending on
