@@ -225,6 +225,30 @@ async fn containers_run_actions_and_the_engine_going_away_is_survived() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
+    // An action that allocates past its memory limit is killed for it: OpenWhisk's
+    // memoryExhausted developer error.
+    let limits = ActionLimits {
+        memory: 128,
+        ..ActionLimits::default()
+    };
+    let hog = action(
+        &state,
+        "hog",
+        "nodejs:20",
+        "function main(){ const a = []; for (;;) { a.push(Buffer.alloc(16 << 20, 1)); } }",
+        limits,
+    );
+    let record = invoke(&state, &hog).await;
+    assert_eq!(
+        record.response.status, "action developer error",
+        "{record:?}"
+    );
+    assert_eq!(
+        record.response.result,
+        Some(json!({"error": "The action exhausted its memory and was aborted."})),
+        "{record:?}"
+    );
+
     // The engine goes away: a cold start is a whisk internal error, the invoker turns
     // unhealthy, and the next invoke is refused (HTTP 503).
     engine("stop-service", &state_dir);

@@ -211,18 +211,27 @@ impl Invoker {
                 true,
                 false,
             ),
+            Ok(Ok((200, body))) => {
+                let (outcome, result) = classify(200, &body);
+                (outcome, result, false, true)
+            }
             Ok(Ok((status, body))) => {
+                // The proxy says the action broke down: the container is not reused, and
+                // an out-of-memory kill (of the action or the container) is named as such.
                 let (outcome, result) = classify(status, &body);
-                // A proxy that answered is still usable unless it said it broke down.
-                (outcome, result, false, status == 200)
+                let result = if self.oom_killed(&container).await {
+                    error_result(messages::MEMORY_EXHAUSTED)
+                } else {
+                    result
+                };
+                (outcome, result, false, false)
             }
             Ok(Err(e)) => {
                 tracing::debug!(container = %container.handle.name, "{e}");
-                let message = match self.factory.inspect(container.handle.clone()).await {
-                    Ok(state) if state.status == ContainerStatus::OOM_KILLED => {
-                        messages::MEMORY_EXHAUSTED
-                    }
-                    _ => messages::ABNORMAL_RUN,
+                let message = if self.oom_killed(&container).await {
+                    messages::MEMORY_EXHAUSTED
+                } else {
+                    messages::ABNORMAL_RUN
                 };
                 (Outcome::DeveloperError, error_result(message), false, false)
             }
@@ -248,6 +257,14 @@ impl Invoker {
             timed_out,
             logs,
         }
+    }
+
+    /// Whether the factory saw the container (or a process in it) killed for memory.
+    async fn oom_killed(&self, container: &Container) -> bool {
+        matches!(
+            self.factory.inspect(container.handle.clone()).await,
+            Ok(state) if state.status == ContainerStatus::OOM_KILLED
+        )
     }
 
     /// A container holding the action with a slot taken, and for a cold start when it
