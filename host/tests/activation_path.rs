@@ -5,147 +5,40 @@
 //!
 //! Needs `cargo build --workspace` first (the plugins' .so files and action-proxy).
 
+mod support;
+
 use serde_json::{json, Value};
 use std::{
     io::{Read, Write},
     net::TcpStream,
-    path::{Path, PathBuf},
+    path::Path,
     sync::Arc,
     time::{Duration, Instant},
 };
+use support::inproc::{guest, invoke, process_factory, put_action, temp_dir, GUEST_KEY};
 use whisk_host::{
-    activator::Caller,
-    config::{Config, Source},
-    entity::{Action, ActionLimits, Activation, Exec},
-    plugin::SelectedPlugins,
+    config::Config,
+    entity::{Action, ActionLimits},
     server::{router, AppState},
 };
 
-const GUEST_KEY: &str =
-    "23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP";
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_whisk"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "whisk-activation-path-{name}-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn config(dir: &Path, memory_mb: u64, idle_timeout_s: u64, extra: &str) -> Config {
-    let bin = bin_dir();
-    for file in [
-        "libprocess_factory.so",
-        "libroundrobin_lb.so",
-        "libfile_logging.so",
-        "libbasic_auth.so",
-        "action-proxy",
-    ] {
-        assert!(
-            bin.join(file).exists(),
-            "{} is missing: run `cargo build --workspace` first",
-            bin.join(file).display()
-        );
-    }
-    let text = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-data_dir = "{data}"
-{extra}
-[spi]
-load_balancer = "roundrobin-lb"
-container_factory = "process-factory"
-log_store = "file-logging"
-authentication = ["basic-auth"]
-[loader]
-dirs = ["{bin}"]
-[invoker]
-memory_mb = {memory_mb}
-idle_timeout_s = {idle_timeout_s}
-[plugins.process-factory]
-action_proxy = "{bin}/action-proxy"
-state_dir = "{dir}/factory"
-[plugins.file-logging]
-directory = "{dir}/logs"
-[plugins.basic-auth]
-credentials_file = "{ws}/config/guest-auth.toml"
-"#,
-        data = dir.join("data").display(),
-        bin = bin.display(),
-        dir = dir.display(),
-        ws = workspace().display(),
-    );
-    Config::load_with_env(
-        &Source {
-            name: "test.toml".into(),
-            text,
-        },
-        Vec::new(),
+fn config(dir: &Path, memory_mb: u64, idle_timeout_s: u64, server: &str) -> Config {
+    let invoker = format!("memory_mb = {memory_mb}\nidle_timeout_s = {idle_timeout_s}");
+    support::inproc::config(
+        dir,
+        "process-factory",
+        &process_factory(dir),
+        server,
+        &invoker,
     )
-    .unwrap()
 }
 
 async fn state(config: Config) -> Arc<AppState> {
-    let plugins = SelectedPlugins::load(&config).unwrap();
-    plugins.container_factory.init().await.unwrap();
-    Arc::new(AppState::new(config, plugins, "http://127.0.0.1:0".into()).unwrap())
-}
-
-fn guest() -> Caller {
-    Caller {
-        subject: "guest".into(),
-        namespace: "guest".into(),
-        api_key: Some(GUEST_KEY.into()),
-    }
+    support::inproc::state(config).await
 }
 
 fn node_action(state: &AppState, name: &str, code: &str, limits: ActionLimits) -> Action {
-    let action = Action {
-        namespace: "guest".into(),
-        name: name.into(),
-        version: "0.0.1".into(),
-        publish: false,
-        exec: Exec {
-            kind: "nodejs:20".into(),
-            code: Some(code.into()),
-            binary: false,
-            main: None,
-            image: None,
-        },
-        parameters: Vec::new(),
-        annotations: Vec::new(),
-        limits,
-        updated: 0,
-    };
-    state.store.put_action(action, true).unwrap()
-}
-
-async fn invoke(state: &AppState, action: &Action, params: Value) -> Activation {
-    let started = state
-        .activator
-        .start(&guest(), action, params, "tid")
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(60), started.record)
-        .await
-        .unwrap()
-        .unwrap()
+    put_action(state, name, "nodejs:20", code, limits)
 }
 
 const ECHO: &str =

@@ -8,37 +8,25 @@
 //! `cargo build --workspace`. It stops and restarts the engine's API service, so it is a
 //! test binary of its own (cargo runs test binaries one after the other).
 
-use serde_json::{json, Value};
+mod support;
+
+#[path = "support/server.rs"]
+mod server;
+
+use serde_json::json;
+use server::containers_of;
 use std::{
-    io::{Read, Write},
-    os::unix::net::UnixStream,
     path::{Path, PathBuf},
     process::Command,
     sync::Arc,
     time::{Duration, Instant},
 };
-use whisk_host::{
-    activator::{Caller, InvokeError},
-    config::{Config, Source},
-    entity::{Action, ActionLimits, Activation, Exec},
-    plugin::SelectedPlugins,
-    server::AppState,
+use support::{
+    inproc::{guest, invoke, put_action, state},
+    paths::workspace_root,
 };
+use whisk_host::{activator::InvokeError, entity::ActionLimits};
 use whisk_spi::InvokerHealth;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_whisk"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 /// The engine's socket, from `DOCKER_HOST`; `None` only when skipping was asked for.
 fn engine_socket() -> Option<PathBuf> {
@@ -55,7 +43,7 @@ fn engine_socket() -> Option<PathBuf> {
 
 fn engine(command: &str, state_dir: &Path) {
     let out = Command::new("bash")
-        .arg(workspace().join("scripts/engine.sh"))
+        .arg(workspace_root().join("scripts/engine.sh"))
         .arg(command)
         .env("WHISK_ENGINE_DIR", state_dir)
         .output()
@@ -67,37 +55,9 @@ fn engine(command: &str, state_dir: &Path) {
     );
 }
 
-/// Names of the containers labelled as this host's, through the Engine API.
-fn containers_of(socket: &Path, host_id: &str) -> Vec<String> {
-    let filter = format!("%7B%22label%22%3A%5B%22whisk.host%3D{host_id}%22%5D%7D");
-    let mut stream = UnixStream::connect(socket).unwrap();
-    write!(
-        stream,
-        "GET /containers/json?all=true&filters={filter} HTTP/1.0\r\nHost: d\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).unwrap();
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("[]");
-    let list: Vec<Value> = serde_json::from_str(body).unwrap_or_default();
-    list.iter()
-        .filter_map(|c| c["Names"][0].as_str().map(String::from))
-        .collect()
-}
-
-fn config(dir: &Path, socket: &Path, host_id: &str) -> Config {
-    let text = format!(
-        r#"
-[server]
-data_dir = "{dir}/data"
-[spi]
-load_balancer = "roundrobin-lb"
-container_factory = "docker-factory"
-log_store = "file-logging"
-authentication = ["basic-auth"]
-[loader]
-dirs = ["{bin}"]
-[plugins.docker-factory]
+fn docker_factory(socket: &Path, host_id: &str) -> String {
+    format!(
+        r#"[plugins.docker-factory]
 socket = "unix://{socket}"
 network = "host"
 host_id = "{host_id}"
@@ -106,64 +66,9 @@ startup_timeout_ms = 10000
 "nodejs:20" = "whisk/action-nodejs:1"
 "python:3" = "whisk/action-python:1"
 native = "whisk/action-native:1"
-[plugins.file-logging]
-directory = "{dir}/logs"
-[plugins.basic-auth]
-credentials_file = "{ws}/config/guest-auth.toml"
 "#,
-        dir = dir.display(),
-        bin = bin_dir().display(),
-        socket = socket.display(),
-        ws = workspace().display(),
-    );
-    Config::load_with_env(
-        &Source {
-            name: "docker-test.toml".into(),
-            text,
-        },
-        Vec::new(),
+        socket = socket.display()
     )
-    .unwrap()
-}
-
-fn caller() -> Caller {
-    Caller {
-        subject: "guest".into(),
-        namespace: "guest".into(),
-        api_key: None,
-    }
-}
-
-fn action(state: &AppState, name: &str, kind: &str, code: &str, limits: ActionLimits) -> Action {
-    let action = Action {
-        namespace: "guest".into(),
-        name: name.into(),
-        version: "0.0.1".into(),
-        publish: false,
-        exec: Exec {
-            kind: kind.into(),
-            code: Some(code.into()),
-            binary: false,
-            main: None,
-            image: None,
-        },
-        parameters: Vec::new(),
-        annotations: Vec::new(),
-        limits,
-        updated: 0,
-    };
-    state.store.put_action(action, true).unwrap()
-}
-
-async fn invoke(state: &Arc<AppState>, action: &Action) -> Activation {
-    let started = state
-        .activator
-        .start(&caller(), action, json!({}), "tid")
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(90), started.record)
-        .await
-        .unwrap()
-        .unwrap()
 }
 
 const IN_CONTAINER: &str = "#!/bin/sh\nif [ -e /run/.containerenv ]; then echo '{\"container\": true}'; else echo '{\"container\": false}'; fi\n";
@@ -177,20 +82,24 @@ async fn containers_run_actions_and_the_engine_going_away_is_survived() {
     let host_id = format!("whisk-host-test-{}", std::process::id());
     let dir = std::env::temp_dir().join(&host_id);
     let _ = std::fs::remove_dir_all(&dir);
-    let config = config(&dir, &socket, &host_id);
-    let plugins = SelectedPlugins::load(&config).unwrap();
-    plugins.container_factory.init().await.unwrap();
-    let state = Arc::new(AppState::new(config, plugins, "http://127.0.0.1:0".into()).unwrap());
+    let config = support::inproc::config(
+        &dir,
+        "docker-factory",
+        &docker_factory(&socket, &host_id),
+        "",
+        "",
+    );
+    let state: Arc<_> = state(config).await;
 
     // The action runs inside a container (podman marks it with /run/.containerenv).
-    let probe = action(
+    let probe = put_action(
         &state,
         "probe",
         "native",
         IN_CONTAINER,
         ActionLimits::default(),
     );
-    let record = invoke(&state, &probe).await;
+    let record = invoke(&state, &probe, json!({})).await;
     assert_eq!(
         record.response.result,
         Some(json!({"container": true})),
@@ -203,14 +112,14 @@ async fn containers_run_actions_and_the_engine_going_away_is_survived() {
         timeout: 1000,
         ..ActionLimits::default()
     };
-    let slow = action(
+    let slow = put_action(
         &state,
         "slow",
         "nodejs:20",
         "function main(){return new Promise(r=>setTimeout(r,5000))}",
         limits,
     );
-    let record = invoke(&state, &slow).await;
+    let record = invoke(&state, &slow, json!({})).await;
     assert_eq!(
         record.response.status, "action developer error",
         "{record:?}"
@@ -231,14 +140,14 @@ async fn containers_run_actions_and_the_engine_going_away_is_survived() {
         memory: 128,
         ..ActionLimits::default()
     };
-    let hog = action(
+    let hog = put_action(
         &state,
         "hog",
         "nodejs:20",
         "function main(){ const a = []; for (;;) { a.push(Buffer.alloc(16 << 20, 1)); } }",
         limits,
     );
-    let record = invoke(&state, &hog).await;
+    let record = invoke(&state, &hog, json!({})).await;
     assert_eq!(
         record.response.status, "action developer error",
         "{record:?}"
@@ -259,18 +168,18 @@ async fn containers_run_actions_and_the_engine_going_away_is_survived() {
         }
     }
     let restart = Restart(state_dir.clone());
-    let cold = action(
+    let cold = put_action(
         &state,
         "cold",
         "native",
         IN_CONTAINER,
         ActionLimits::default(),
     );
-    let record = invoke(&state, &cold).await;
+    let record = invoke(&state, &cold, json!({})).await;
     assert_eq!(record.response.status, "whisk internal error", "{record:?}");
     let invoker = &state.activator.invokers()[0];
     assert_eq!(invoker.health(), InvokerHealth::UNHEALTHY);
-    match state.activator.start(&caller(), &cold, json!({}), "tid") {
+    match state.activator.start(&guest(), &cold, json!({}), "tid") {
         Err(InvokeError::NoCapacity(message)) => {
             assert!(message.contains("unhealthy"), "{message}")
         }
@@ -285,7 +194,7 @@ async fn containers_run_actions_and_the_engine_going_away_is_survived() {
         assert!(Instant::now() < deadline, "the invoker did not recover");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let record = invoke(&state, &cold).await;
+    let record = invoke(&state, &cold, json!({})).await;
     assert_eq!(
         record.response.result,
         Some(json!({"container": true})),

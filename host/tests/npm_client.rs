@@ -19,7 +19,7 @@
 #[path = "support/server.rs"]
 mod server;
 
-use server::{Factory, ServerOptions, WhiskServer, GUEST_KEY};
+use server::{containers_of, Factory, ServerOptions, WhiskServer, GUEST_KEY};
 use std::{
     path::Path,
     process::{Command, Stdio},
@@ -77,25 +77,6 @@ fn openwhisk_npm_client_suite_on_docker() {
         containers_of(&socket, &host_id).is_empty(),
         "the host removed its containers at shutdown"
     );
-}
-
-/// Names of the containers labelled `whisk.host=<host_id>`, through the Engine API.
-fn containers_of(socket: &Path, host_id: &str) -> Vec<String> {
-    use std::io::{Read, Write};
-    let filter = format!("%7B%22label%22%3A%5B%22whisk.host%3D{host_id}%22%5D%7D");
-    let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("the engine answers");
-    write!(
-        stream,
-        "GET /containers/json?all=true&filters={filter} HTTP/1.0\r\nHost: d\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).unwrap();
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("[]");
-    let list: Vec<serde_json::Value> = serde_json::from_str(body).unwrap_or_default();
-    list.iter()
-        .filter_map(|c| c["Names"][0].as_str().map(String::from))
-        .collect()
 }
 
 /// Runs the node suite against a server with `factory`; answers the server, still running.

@@ -367,3 +367,22 @@ fn health_status(addr: SocketAddr) -> Option<u16> {
     // "HTTP/1.1 200"
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
+
+/// Names of the containers labelled `whisk.host=<host_id>`, through the Engine API.
+pub fn containers_of(socket: &Path, host_id: &str) -> Vec<String> {
+    use std::io::{Read, Write};
+    let filter = format!("%7B%22label%22%3A%5B%22whisk.host%3D{host_id}%22%5D%7D");
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("the engine answers");
+    write!(
+        stream,
+        "GET /containers/json?all=true&filters={filter} HTTP/1.0\r\nHost: d\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("[]");
+    let list: Vec<serde_json::Value> = serde_json::from_str(body).unwrap_or_default();
+    list.iter()
+        .filter_map(|c| c["Names"][0].as_str().map(String::from))
+        .collect()
+}
