@@ -2,7 +2,8 @@
 //!
 //! Include it with `#[path = "support/server.rs"] mod server;` (from `host/tests`) or
 //! `#[path = "../tests/support/server.rs"] mod server;` (from `host/benches`): it needs
-//! nothing beyond std, so it works in any test or bench target of the package.
+//! nothing beyond std and serde_json (a dependency of the package), so it works in any test
+//! or bench target of the package.
 //!
 //! The server gets a config written into a private temporary directory (its database, its
 //! logs and its own stdout/stderr captures live there too), a free port on 127.0.0.1, and the
