@@ -83,7 +83,7 @@ pub struct RunOutcome {
     pub end_ms: u64,
     /// Time spent waiting for a container.
     pub wait: Duration,
-    /// Set on a cold start.
+    /// Set on a cold start: how long `/init` took (container creation counts as wait).
     pub init: Option<Duration>,
     pub timed_out: bool,
     pub logs: Vec<String>,
@@ -124,6 +124,13 @@ pub fn classify(status: u16, body: &[u8]) -> (Outcome, Value) {
             error_result(messages::ABNORMAL_RUN),
         ),
     }
+}
+
+/// When `/init` of a new container started and how long it took.
+struct Init {
+    start_ms: u64,
+    started: Instant,
+    took: Duration,
 }
 
 /// The failure of a step before `/run`, as an outcome.
@@ -306,15 +313,16 @@ impl Invoker {
                     for c in evicted {
                         self.destroy_later(c.handle.clone());
                     }
-                    let wait = queued_at.elapsed();
-                    let start_ms = now_ms();
-                    let started = Instant::now();
                     let result = self.cold_start(request).await;
                     self.lock_pool().reserved_mb -= u64::from(need);
                     return match result {
-                        Ok(container) => {
+                        Ok((container, init)) => {
                             self.lock_pool().containers.push(container.clone());
-                            Ok((container, Some((start_ms, wait, started.elapsed()))))
+                            // As OpenWhisk: the wait covers the queue and the container's
+                            // creation, initTime only `/init`, and the activation starts
+                            // with `/init`.
+                            let wait = init.started.duration_since(queued_at);
+                            Ok((container, Some((init.start_ms, wait, init.took))))
                         }
                         Err(failed) => {
                             self.capacity_freed.notify_waiters();
@@ -328,7 +336,10 @@ impl Invoker {
     }
 
     /// Creates a container for the action and initializes it.
-    async fn cold_start(self: &Arc<Self>, request: &RunRequest) -> Result<Arc<Container>, Failed> {
+    async fn cold_start(
+        self: &Arc<Self>,
+        request: &RunRequest,
+    ) -> Result<(Arc<Container>, Init), Failed> {
         let action = &request.action;
         let serial = self.containers_created.fetch_add(1, Ordering::Relaxed);
         let mut parameters = Vec::new();
@@ -375,6 +386,11 @@ impl Invoker {
         }});
         let body = serde_json::to_vec(&init).expect("JSON of plain values");
         let timeout = Duration::from_millis(action.limits.timeout_ms);
+        let init = Init {
+            start_ms: now_ms(),
+            started: Instant::now(),
+            took: Duration::ZERO,
+        };
         let failed = match tokio::time::timeout(timeout, container.client.post("/init", body)).await
         {
             Ok(Ok((200, _))) => None,
@@ -406,7 +422,13 @@ impl Invoker {
             }),
         };
         match failed {
-            None => Ok(container),
+            None => Ok((
+                container,
+                Init {
+                    took: init.started.elapsed(),
+                    ..init
+                },
+            )),
             Some(failed) => {
                 // Keep the init's output in the service log; the container goes away.
                 let logs = self
