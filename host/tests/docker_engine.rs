@@ -62,6 +62,7 @@ socket = "unix://{socket}"
 network = "host"
 host_id = "{host_id}"
 startup_timeout_ms = 10000
+pull_timeout_ms = 10000
 [plugins.docker-factory.runtimes]
 "nodejs:20" = "whisk/action-nodejs:1"
 "python:3" = "whisk/action-python:1"
@@ -133,6 +134,32 @@ async fn containers_run_actions_and_the_engine_going_away_is_survived() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+
+    // A blackbox action whose image cannot be pulled (no registry is reachable) ends as a
+    // developer error naming the image, in bounded time.
+    let mut blackbox = put_action(&state, "blackbox", "blackbox", "", ActionLimits::default());
+    blackbox.exec.code = None;
+    blackbox.exec.image = Some("registry.invalid/whisk/nothing:latest".into());
+    let blackbox = state.store.put_action(blackbox, true).unwrap();
+    let started = Instant::now();
+    let record = invoke(&state, &blackbox, json!({})).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        record.response.status, "action developer error",
+        "{record:?}"
+    );
+    let error = record.response.result.as_ref().unwrap()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        error.contains("registry.invalid/whisk/nothing:latest"),
+        "{error}"
+    );
 
     // An action that allocates past its memory limit is killed for it: OpenWhisk's
     // memoryExhausted developer error.
