@@ -72,3 +72,8 @@ mod tests {
         );
     }
 }
+
+/// The plugin author's guide (`README.md`): its example must compile.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod plugin_guide {}
