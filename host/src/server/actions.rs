@@ -14,7 +14,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-/// The body of `PUT …/actions/{name}`: every part optional on update.
+/// The body of `PUT …/actions/{name}`: every part optional on update. Other fields the
+/// clients send (`name`, `namespace`, `version`) are ignored, as OpenWhisk does: the path
+/// names the action and the store keeps its version.
 #[derive(Debug, Deserialize)]
 pub struct ActionPut {
     exec: Option<Exec>,
@@ -22,15 +24,9 @@ pub struct ActionPut {
     annotations: Option<Vec<KeyValue>>,
     limits: Option<LimitsPut>,
     publish: Option<bool>,
-    #[allow(dead_code)]
-    version: Option<String>,
-    #[allow(dead_code)]
-    name: Option<String>,
-    #[allow(dead_code)]
-    namespace: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct LimitsPut {
     timeout: Option<u64>,
     memory: Option<u32>,
@@ -89,12 +85,7 @@ fn merged_limits(
         logs: l.logs_mb_default,
         concurrency: l.concurrency_default,
     });
-    let put = put.unwrap_or(LimitsPut {
-        timeout: None,
-        memory: None,
-        logs: None,
-        concurrency: None,
-    });
+    let put = put.unwrap_or_default();
     Ok(ActionLimits {
         timeout: check_limit(
             "timeout",
