@@ -53,6 +53,12 @@ pub struct Config {
     /// Time limit of one ordinary API call to the daemon (not pulls, not log waits).
     #[serde(default = "default_api_timeout_ms")]
     pub api_timeout_ms: u64,
+    /// Read each container's log file (the `LogPath` the engine names) directly, from where
+    /// the last read stopped, when this process can open it. Default true. False, or a
+    /// file that cannot be read, means the logs API, which replays the whole log on every
+    /// read: activations then get slower the longer a container lives.
+    #[serde(default = "default_log_files")]
+    pub log_files: bool,
 }
 
 fn default_network() -> String {
@@ -72,6 +78,9 @@ fn default_pull_timeout_ms() -> u64 {
 }
 fn default_startup_timeout_ms() -> u64 {
     10_000
+}
+fn default_log_files() -> bool {
+    true
 }
 fn default_api_timeout_ms() -> u64 {
     30_000

@@ -2,8 +2,10 @@
 //! logs, inspect and the removal of this host's containers.
 
 use crate::{
+    activation_logs::Source,
     config::{Config, Network},
     engine::{ApiError, Engine},
+    log_file::LogFile,
     logs::{LineAssembler, Stream},
     state,
 };
@@ -19,7 +21,10 @@ use futures_util::StreamExt;
 use std::{
     collections::{HashMap, HashSet},
     path::PathBuf,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
     time::{Duration, Instant},
 };
 use tokio::time::timeout_at;
@@ -39,6 +44,10 @@ pub struct Factory {
     engine: Engine,
     /// Ports on 127.0.0.1 handed to containers (host networking).
     ports: Mutex<PortBook>,
+    /// Where each container's logs are read from (by container id), once asked for.
+    log_sources: Mutex<HashMap<String, Arc<Source>>>,
+    /// Requests made to the engine's logs endpoint, for tests and diagnostics.
+    api_log_reads: AtomicU64,
 }
 
 /// Which ports of 127.0.0.1 this factory has handed out: reserved when picked (so two
@@ -73,6 +82,8 @@ impl Factory {
             config,
             engine,
             ports: Mutex::new(PortBook::default()),
+            log_sources: Mutex::new(HashMap::new()),
+            api_log_reads: AtomicU64::new(0),
         })
     }
 
@@ -125,6 +136,7 @@ impl Factory {
             )
             .await;
         self.ports.lock().unwrap().release_container(id);
+        self.log_sources.lock().unwrap().remove(id);
         match result {
             Ok(()) | Err(ApiError::NotFound(_)) => Ok(()),
             Err(e) => Err(e.into_plugin_error(during)),
@@ -658,6 +670,7 @@ impl Factory {
             ..Default::default()
         };
         let what = format!("read the logs of container {id}");
+        self.api_log_reads.fetch_add(1, Ordering::Relaxed);
         let mut stream = self.engine.docker().logs(id, Some(options));
         let mut assembler = LineAssembler::default();
         let deadline = tokio::time::Instant::from_std(deadline);
@@ -696,6 +709,59 @@ impl Factory {
         request: LogsRequest,
     ) -> Result<ContainerLogs, PluginError> {
         crate::activation_logs::read(self, handle, request).await
+    }
+
+    /// How many requests the engine's logs endpoint has had from this factory.
+    pub fn api_log_reads(&self) -> u64 {
+        self.api_log_reads.load(Ordering::Relaxed)
+    }
+
+    /// Where the logs of `handle` are read from: its log file when the engine names one
+    /// this process can open (and `log_files` is on), else the logs API. Decided on the
+    /// first call and kept until the container is removed.
+    pub async fn log_source(&self, handle: &ContainerHandle) -> Result<Arc<Source>, PluginError> {
+        if let Some(source) = self.log_sources.lock().unwrap().get(handle.id.as_str()) {
+            return Ok(source.clone());
+        }
+        let source = if self.config.log_files {
+            let what = format!("inspect container {} for its log file", handle.name);
+            let info = match self
+                .engine
+                .call(
+                    &what,
+                    self.engine
+                        .docker()
+                        .inspect_container(&handle.id, None::<InspectContainerOptions>),
+                )
+                .await
+            {
+                Ok(info) => info,
+                // Gone: the logs API says so in its own words, as before.
+                Err(ApiError::NotFound(_)) => return Ok(Arc::new(Source::Api)),
+                Err(e) => return Err(e.into_plugin_error(&what)),
+            };
+            let path = info.log_path.filter(|p| !p.is_empty());
+            match path.as_deref().map(|p| (p, LogFile::open(p.as_ref()))) {
+                Some((_, Ok(file))) => Source::File(tokio::sync::Mutex::new(file)),
+                Some((p, Err(e))) => {
+                    tracing::info!(
+                        container = handle.name.as_str(),
+                        path = p,
+                        error = %e,
+                        "the container's log file cannot be read here; using the logs API"
+                    );
+                    Source::Api
+                }
+                None => Source::Api,
+            }
+        } else {
+            Source::Api
+        };
+        let mut sources = self.log_sources.lock().unwrap();
+        Ok(sources
+            .entry(handle.id.to_string())
+            .or_insert_with(|| Arc::new(source))
+            .clone())
     }
 }
 

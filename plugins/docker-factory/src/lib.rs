@@ -15,8 +15,9 @@
 //!   `startup_timeout_ms`; a container that exits or stays silent is removed.
 //! - **blackbox**: the image is pulled when its tag is `latest` or it is not present;
 //!   a failed or timed-out pull (`pull_timeout_ms`) is the action developer's error.
-//! - **logs**: the logs API with timestamps, cut per activation at the proxy's sentinels by
-//!   `whisk_spi::container_logs` (see [`activation_logs`]).
+//! - **logs**: each container's log file read from where the last read stopped (the logs
+//!   API with timestamps where the file cannot be read), cut per activation at the proxy's
+//!   sentinels by `whisk_spi::container_logs` (see [`activation_logs`]).
 //! - **inspect**: out-of-memory kills are recognised from the engine's flag or the kernel's
 //!   counter (see [`state`]).
 //! - **suspend/resume**: pause/unpause when `pause_idle`, else `UNSUPPORTED`.
@@ -33,6 +34,7 @@ mod activation_logs;
 pub mod config;
 mod engine;
 mod factory;
+mod log_file;
 mod logs;
 pub mod state;
 
@@ -75,6 +77,12 @@ impl DockerFactory {
         Ok(DockerFactory {
             inner: Arc::new(Factory::new(config)?),
         })
+    }
+
+    /// How many requests the engine's logs endpoint has had from this factory (the logs
+    /// API path; reads from log files are not requests). For tests and diagnostics.
+    pub fn api_log_reads(&self) -> u64 {
+        self.inner.api_log_reads()
     }
 
     /// The unix socket of the daemon.

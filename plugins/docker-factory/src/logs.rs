@@ -102,7 +102,7 @@ fn split_timestamp(payload: &[u8]) -> (String, &[u8]) {
 /// gets a zero fraction so that every line has the shape `LogLine.time` promises (the
 /// precision is what the engine gave: the second). A `+00:00` offset becomes `Z`; other
 /// offsets are left as they are (still RFC 3339).
-fn normalize_time(time: &str) -> String {
+pub fn normalize_time(time: &str) -> String {
     let utc = match time.strip_suffix("+00:00") {
         Some(base) => format!("{base}Z"),
         None => time.to_string(),
