@@ -27,7 +27,7 @@ use whisk_spi::{
 
 /// Where a container's lines are read from; decided at its first `logs` call.
 pub enum Source {
-    File(tokio::sync::Mutex<LogFile>),
+    File(Box<tokio::sync::Mutex<LogFile>>),
     Api,
 }
 

@@ -742,7 +742,7 @@ impl Factory {
             };
             let path = info.log_path.filter(|p| !p.is_empty());
             match path.as_deref().map(|p| (p, LogFile::open(p.as_ref()))) {
-                Some((_, Ok(file))) => Source::File(tokio::sync::Mutex::new(file)),
+                Some((_, Ok(file))) => Source::File(Box::new(tokio::sync::Mutex::new(file))),
                 Some((p, Err(e))) => {
                     tracing::info!(
                         container = handle.name.as_str(),
