@@ -545,3 +545,104 @@ fn an_unreachable_socket_is_named_in_the_error() {
         "{error}"
     );
 }
+
+/// Prints `lines` lines (default 1) on stdout and one on stderr per activation.
+const CHATTY_ACTION: &str = "#!/bin/sh\n\
+n=$(echo \"$1\" | sed -n 's/.*\"lines\": *\\([0-9]*\\).*/\\1/p')\n\
+i=0\nwhile [ \"$i\" -lt \"${n:-1}\" ]; do echo \"out $i\"; i=$((i+1)); done\n\
+echo >&2 \"err ${n:-1}\"\necho '{}'\n";
+
+#[tokio::test]
+async fn a_long_lived_container_answers_logs_without_replaying_them() {
+    let _socket = require_engine!();
+    let host_id = support::unique_host_id("warmlogs");
+    let factory = support::factory(&host_id, "");
+    let handle = factory
+        .create(support::spec("guest_chatty", "native", 64))
+        .await
+        .unwrap();
+    support::init_action(&handle.address, CHATTY_ACTION).await;
+
+    // Thousands of lines over earlier activations.
+    let mut cursor = 0;
+    for _ in 0..3 {
+        let (status, _) = support::run_action(&handle.address, json!({"lines": 3000})).await;
+        assert_eq!(status, 200);
+        let logs = factory
+            .logs(handle.clone(), wait_logs(cursor, 0))
+            .await
+            .unwrap();
+        assert!(logs.complete);
+        // Across streams the order is the engine's capture order; within one, the action's.
+        let stdout: Vec<&str> = logs
+            .lines
+            .iter()
+            .filter(|l| l.stream.as_str() == "stdout")
+            .map(|l| l.message.as_str())
+            .collect();
+        assert_eq!(stdout.len(), 3000);
+        assert_eq!((stdout[0], stdout[2999]), ("out 0", "out 2999"));
+        assert_eq!(logs.lines.len(), 3001);
+        cursor = logs.cursor;
+    }
+    assert_eq!(
+        cursor,
+        3 * 3003,
+        "cursors count every line, sentinels included"
+    );
+
+    // A new activation is read from where the last read stopped: fast, and right.
+    let mut slowest = Duration::ZERO;
+    for n in 0..20 {
+        let (status, _) = support::run_action(&handle.address, json!({"lines": 1})).await;
+        assert_eq!(status, 200);
+        let started = Instant::now();
+        let logs = factory
+            .logs(handle.clone(), wait_logs(cursor, 0))
+            .await
+            .unwrap();
+        slowest = slowest.max(started.elapsed());
+        assert!(logs.complete && !logs.truncated, "activation {n}");
+        assert_eq!(messages(&logs), ["stdout: out 0", "stderr: err 1"]);
+        cursor = logs.cursor;
+    }
+    eprintln!("slowest warm logs read after 9000 lines: {slowest:?}");
+    assert!(
+        slowest < Duration::from_millis(100),
+        "a warm read took {slowest:?}"
+    );
+    assert_eq!(
+        factory.api_log_reads(),
+        0,
+        "no request to the engine's logs endpoint"
+    );
+    factory.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn without_log_files_the_logs_api_gives_the_same_activations() {
+    let _socket = require_engine!();
+    let host_id = support::unique_host_id("apilogs");
+    let factory = support::factory(&host_id, "log_files = false");
+    let handle = factory
+        .create(support::spec("guest_api", "native", 64))
+        .await
+        .unwrap();
+    support::init_action(&handle.address, CHATTY_ACTION).await;
+    let mut cursor = 0;
+    for lines in [2, 1] {
+        support::run_action(&handle.address, json!({ "lines": lines })).await;
+        let logs = factory
+            .logs(handle.clone(), wait_logs(cursor, 0))
+            .await
+            .unwrap();
+        assert!(logs.complete);
+        let mut expected: Vec<String> = (0..lines).map(|i| format!("stdout: out {i}")).collect();
+        expected.push(format!("stderr: err {lines}"));
+        assert_eq!(messages(&logs), expected);
+        cursor = logs.cursor;
+    }
+    assert_eq!(cursor, 5 + 4, "lines and sentinels of both activations");
+    assert_eq!(factory.api_log_reads(), 2, "one replay per read");
+    factory.cleanup().await.unwrap();
+}
