@@ -982,17 +982,18 @@ fn report(r: &Results) -> String {
          pipes, the result back. The host side adds what DESIGN.md's data flow of a blocking \
          invoke lists: the authenticator chain, the action from the store, the load \
          balancer's choice, the invoker's warm container, the same `/run`, the logs collected \
-         up to the sentinels (docker-factory: read from the engine) and handed to the \
+         up to the sentinels (docker-factory: from the container's log file) and handed to the \
          LogStore, the activation record stored, the completion, the HTTP response.{}\n\n\
          All paths run on the same machine in the same run, taking turns, so background \
          load shows in all of them; the load average after the run (1/5/15 min) was {}. \
          Compare the ratios, not the absolute numbers, across machines and runs.",
         if r.docker_measured {
-            " docker-factory reads an activation's lines by replaying its container's log \
-             from the start (the Engine API cannot resume at an offset; \
-             `plugins/docker-factory/src/logs.rs`), so its warm invoke costs more the more \
-             activations the container has served: the first and last rounds above show \
-             how much, and its figures depend on `--iterations`."
+            " docker-factory reads an activation's lines from the log file the engine \
+             names for the container (`LogPath`), from where the previous read stopped \
+             (`plugins/docker-factory/src/log_file.rs`), not through the Engine API, which \
+             can only replay a container's whole log: so its warm invoke does not cost more \
+             the more activations the container has served (compare the first and last \
+             rounds above)."
         } else {
             ""
         },
