@@ -75,13 +75,15 @@ async fn read_file(
         }
         if Instant::now() >= next_check {
             next_check = Instant::now() + ALIVE_CHECK;
-            let running = match factory.inspect(handle).await {
-                Ok(state) => matches!(
+            // Bounded by the read's own deadline, however slowly the engine answers.
+            let left = deadline.saturating_duration_since(Instant::now());
+            let running = match tokio::time::timeout(left, factory.inspect(handle)).await {
+                Ok(Ok(state)) => matches!(
                     state.status,
                     ContainerStatus::RUNNING | ContainerStatus::PAUSED
                 ),
-                // The engine is away: the file still tells; wait on.
-                Err(_) => true,
+                // The engine is away or slow: the file still tells; wait on.
+                Ok(Err(_)) | Err(_) => true,
             };
             if !running {
                 // What it wrote before it ended is in the file by now.
