@@ -17,8 +17,8 @@
 //!   action is updated (`PUT ?overwrite=true`, not timed); that bumps its version, and a
 //!   container initialized with the old version cannot serve the new one, so the invoker
 //!   creates, starts and `/init`s a container before the `/run`. The activation record's
-//!   `initTime` annotation says how much of that was the container's preparation; the
-//!   direct counterpart is a fresh action-proxy process, spawned, `/init`ed and `/run`.
+//!   `initTime` annotation says how much of that was the `/init` (as in OpenWhisk, the
+//!   container's creation counts as `waitTime`); the direct counterpart is a fresh action-proxy process, spawned, `/init`ed and `/run`.
 //!   Old versions' idle containers stay in the pool until its memory budget evicts them, so
 //!   at most [`POOL_CONTAINERS`] exist per server; the docker run checks that the server
 //!   removed every container it labelled `whisk.host=<host id>` when it stopped.
@@ -855,13 +855,13 @@ fn report(r: &Results) -> String {
     }
     let _ = writeln!(
         out,
-        "\nwhisk's `initTime` runs from the pool's decision to create a container until \
-         `/init` has answered, so it holds the factory's create (process-factory: spawn \
-         action-proxy and wait for its port; docker-factory: create and start the container \
-         through the engine, wait for the proxy's port) as well as the `/init` (OpenWhisk's \
-         own `initTime` is the `/init` alone). The `/init` part by itself is the direct \
-         `/init` row: the proxy starting node's launcher, which loads the code. What the \
-         invoke takes beyond `initTime` is the host's share and the `/run`.\n\n\
+        "\nwhisk's `initTime` is the `/init` request alone, as OpenWhisk records it; creating \
+         the container (process-factory: spawn action-proxy and wait for its port; \
+         docker-factory: create and start the container through the engine, wait for the \
+         proxy's port) counts as `waitTime`. The direct `/init` row is the same request on a \
+         bare proxy: the proxy starting node's launcher, which loads the code. What the invoke \
+         takes beyond `initTime` is the container's creation, the host's share and the \
+         `/run`.\n\n\
          The containers of old versions stay idle in the pool until its memory budget \
          ({budget} MB: {POOL_CONTAINERS} containers of {ACTION_MEMORY_MB} MB) makes room for \
          a new one by evicting the least recently used: from the {POOL_CONTAINERS}th counted \
