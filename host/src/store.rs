@@ -205,32 +205,20 @@ impl Store {
     }
 
     pub fn get_action(&self, namespace: &str, name: &str) -> Result<Option<Action>, StoreError> {
-        let doc: Option<String> = self
-            .lock()
-            .query_row(
-                "SELECT doc FROM actions WHERE namespace = ?1 AND name = ?2",
-                params![namespace, name],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(|e| self.sql(e))?;
-        doc.map(|doc| self.parse(&doc, || format!("action {namespace}/{name}")))
-            .transpose()
+        self.one_doc(
+            "SELECT doc FROM actions WHERE namespace = ?1 AND name = ?2",
+            params![namespace, name],
+            || format!("action {namespace}/{name}"),
+        )
     }
 
     /// Removes the action and returns what it was, `None` if there was none.
     pub fn delete_action(&self, namespace: &str, name: &str) -> Result<Option<Action>, StoreError> {
-        let doc: Option<String> = self
-            .lock()
-            .query_row(
-                "DELETE FROM actions WHERE namespace = ?1 AND name = ?2 RETURNING doc",
-                params![namespace, name],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(|e| self.sql(e))?;
-        doc.map(|doc| self.parse(&doc, || format!("action {namespace}/{name}")))
-            .transpose()
+        self.one_doc(
+            "DELETE FROM actions WHERE namespace = ?1 AND name = ?2 RETURNING doc",
+            params![namespace, name],
+            || format!("action {namespace}/{name}"),
+        )
     }
 
     /// The namespace's actions, most recently updated first (then by name), passing over
@@ -299,17 +287,11 @@ impl Store {
         namespace: &str,
         activation_id: &str,
     ) -> Result<Option<Activation>, StoreError> {
-        let doc: Option<String> = self
-            .lock()
-            .query_row(
-                "SELECT doc FROM activations WHERE namespace = ?1 AND activation_id = ?2",
-                params![namespace, activation_id],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(|e| self.sql(e))?;
-        doc.map(|doc| self.parse(&doc, || format!("activation {namespace}/{activation_id}")))
-            .transpose()
+        self.one_doc(
+            "SELECT doc FROM activations WHERE namespace = ?1 AND activation_id = ?2",
+            params![namespace, activation_id],
+            || format!("activation {namespace}/{activation_id}"),
+        )
     }
 
     /// The namespace's activation records that match `query`, the latest start first (then
@@ -373,6 +355,22 @@ impl Store {
         self.conn
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The one document `sql` selects (or deletes, `RETURNING doc`), parsed; `None` if
+    /// there is none. `what` names it in an error.
+    fn one_doc<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        what: impl FnOnce() -> String,
+    ) -> Result<Option<T>, StoreError> {
+        let doc: Option<String> = self
+            .lock()
+            .query_row(sql, params, |row| row.get(0))
+            .optional()
+            .map_err(|e| self.sql(e))?;
+        doc.map(|doc| self.parse(&doc, what)).transpose()
     }
 
     fn sql(&self, source: rusqlite::Error) -> StoreError {
