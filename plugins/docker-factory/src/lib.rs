@@ -100,6 +100,24 @@ impl DockerFactory {
     {
         runtime::run(work(self.inner.clone()))
     }
+
+    /// suspend (`pause`) or resume: pause/unpause when `pause_idle` is on, else
+    /// `UNSUPPORTED` (the invoker then stops asking).
+    fn pause(
+        &self,
+        container: ContainerHandle,
+        pause: bool,
+    ) -> impl Future<Output = Result<(), PluginError>> + Send {
+        self.run(move |f| async move {
+            if !f.pause_idle() {
+                let call = if pause { "suspend" } else { "resume" };
+                return Err(PluginError::unsupported(format!(
+                    "{call}: pause_idle is off in [plugins.docker-factory]"
+                )));
+            }
+            f.pause(&container, pause).await
+        })
+    }
 }
 
 impl ContainerFactory for DockerFactory {
@@ -139,28 +157,14 @@ impl ContainerFactory for DockerFactory {
         &self,
         container: ContainerHandle,
     ) -> impl Future<Output = Result<(), PluginError>> + Send {
-        self.run(move |f| async move {
-            if !f.pause_idle() {
-                return Err(PluginError::unsupported(
-                    "suspend: pause_idle is off in [plugins.docker-factory]",
-                ));
-            }
-            f.pause(&container, true).await
-        })
+        self.pause(container, true)
     }
 
     fn resume(
         &self,
         container: ContainerHandle,
     ) -> impl Future<Output = Result<(), PluginError>> + Send {
-        self.run(move |f| async move {
-            if !f.pause_idle() {
-                return Err(PluginError::unsupported(
-                    "resume: pause_idle is off in [plugins.docker-factory]",
-                ));
-            }
-            f.pause(&container, false).await
-        })
+        self.pause(container, false)
     }
 
     fn logs(
