@@ -66,8 +66,10 @@ fn openwhisk_npm_client_suite_on_docker() {
             "action-proxy",
         ])
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
+        .expect("pgrep (procps) runs, to look for local proxies");
+    let own_proxies = String::from_utf8_lossy(&own_proxies.stdout)
+        .trim()
+        .to_string();
     assert!(
         own_proxies.is_empty(),
         "the host started local proxies: {own_proxies}"
